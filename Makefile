@@ -35,7 +35,7 @@ lab: $(STAMP)
 	MPLBACKEND=module://matplotlib_inline.backend_inline $(BIN)/jupyter lab notebooks/00_welcome.ipynb
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile \
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup \
 	  --nbval-lax --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout 600 \
 	  tests notebooks $(PYTEST_ARGS)
 

@@ -76,3 +76,15 @@ def test_ruff_is_clean():
         cwd=ROOT, capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_course_map_links_every_notebook_and_only_existing_ones():
+    import re
+
+    welcome = json.loads((NOTEBOOKS / "00_welcome.ipynb").read_text())
+    text = "\n".join("".join(c["source"]) for c in welcome["cells"] if c["cell_type"] == "markdown")
+    links = set(re.findall(r"\]\(([^)#]+\.ipynb)\)", text))
+    missing_targets = [link for link in links if not (NOTEBOOKS / link).exists()]
+    assert missing_targets == [], f"the course map links to notebooks that do not exist: {missing_targets}"
+    unlinked = [p.name for p in ALL if p.name not in links]
+    assert unlinked == [], f"notebooks missing from the course map in 00_welcome: {unlinked}"

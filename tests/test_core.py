@@ -111,3 +111,20 @@ def test_plots_have_titles_and_labels():
         plotting.image_grid(np.random.rand(8))
     ax = plotting.bars({"a": 1.0, "b": 2.0}, title="t", ylabel="y")
     assert ax.get_title() == "t"
+
+
+def test_sweep_collects_rows_and_rejects_bad_runs():
+    from tlcourse.experiments import sweep
+
+    def run(k, seed):
+        return [dict(method="a", acc=k / 10 + seed), dict(method="b", acc=0.0)]
+
+    df = sweep(run, budgets=[1, 5], seeds=[0, 1], progress=False)
+    assert len(df) == 8 and list(df.columns[:3]) == ["method", "labels_per_class", "seed"]
+    assert df[(df.method == "a") & (df.labels_per_class == 5) & (df.seed == 1)].acc.item() == pytest.approx(1.5)
+    with pytest.raises(KeyError, match="method"):
+        sweep(lambda k, s: {"acc": 1.0}, budgets=[1], seeds=[0], progress=False)
+    with pytest.raises(TypeError):
+        sweep(lambda k, s: 3, budgets=[1], seeds=[0], progress=False)
+    with pytest.raises(ValueError):
+        sweep(run, budgets=[], seeds=[0], progress=False)

@@ -1,6 +1,7 @@
 """Keeping the course's notebooks in shape: stripping outputs and checking conventions.
 
-``python -m tlcourse.notebook_tools strip notebooks`` removes outputs and execution
+``python -m tlcourse.notebook_tools refresh notebooks`` re-executes the notebooks that have
+``keep_output`` cells and stores those cells' outputs; ``strip`` removes outputs and execution
 counts (keeping outputs only of cells whose metadata says ``"keep_output": true``, the
 nbstripout convention, used for the few cells nbval compares); ``check`` lists every
 broken convention (used by the tests):
@@ -48,6 +49,36 @@ def strip(path: Path) -> bool:
         path.write_text(new)
         return True
     return False
+
+
+def refresh_kept_outputs(path: Path) -> int:
+    """Execute a notebook (blank, default parameters) and store the outputs of its
+    ``keep_output`` cells — the cells nbval compares — back into it; returns their number."""
+    import tempfile
+
+    import nbformat
+
+    from tlcourse.runner import execute
+
+    nb = nbformat.read(path, as_version=4)
+    kept = {c.id: c for c in nb.cells if c.get("metadata", {}).get("keep_output")}
+    if not kept:
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / path.name
+        report = execute(path, out, variant="refresh")
+        if not report.ok:
+            raise RuntimeError(f"{path} failed: {report.error}")
+        done = nbformat.read(out, as_version=4)
+    for cell in done.cells:
+        if cell.get("id") in kept:
+            kept[cell.id].outputs = [o for o in cell.outputs if o.get("name") != "stderr"]
+            kept[cell.id].execution_count = None
+            for o in kept[cell.id].outputs:
+                o.pop("execution_count", None)
+    nbformat.write(nb, path)
+    strip(path)
+    return len(kept)
 
 
 def framework_of(nb: dict) -> str | None:
@@ -100,8 +131,8 @@ def problems(path: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) != 2 or argv[0] not in {"strip", "check"}:
-        print("usage: python -m tlcourse.notebook_tools {strip|check} FOLDER", file=sys.stderr)
+    if len(argv) != 2 or argv[0] not in {"strip", "check", "refresh"}:
+        print("usage: python -m tlcourse.notebook_tools {strip|check|refresh} FOLDER", file=sys.stderr)
         return 2
     action, folder = argv
     status = 0
@@ -109,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         if action == "strip":
             if strip(path):
                 print(f"stripped {path}")
+        elif action == "refresh":
+            n = refresh_kept_outputs(path)
+            if n:
+                print(f"refreshed {n} kept output(s) in {path}")
         else:
             for problem in problems(path):
                 print(f"{path}: {problem}")
