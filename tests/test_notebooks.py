@@ -4,21 +4,60 @@
 ``pytest --nbval-lax notebooks``.) Each run's wall time and peak memory go to
 ``build/reports/``; the budgets themselves are judged by ``make bench`` because this
 machine's timings are noisy. The per-cell timeout here only guards against hangs.
+
+A notebook that exists in a PyTorch and a TensorFlow variant (``NN_topic_torch`` and
+``NN_topic_tf``) is run as a pair, and the two must reach the same conclusions: every
+recorded ``claim/...`` value equal, every ``headline/...`` number within
+``PAIR_TOLERANCE``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 import nbformat
 import pytest
 from conftest import NOTEBOOKS, REPORTS, ROOT
 
+from tlcourse import results
 from tlcourse.exercises.fill import exercise_cells, fill_solutions
 from tlcourse.notebook_tools import notebooks
 from tlcourse.runner import execute
 
 ALL = notebooks(NOTEBOOKS)
+PAIR_TOLERANCE = 0.06
+"""How far (in accuracy, 0–1) the two frameworks' headline numbers may differ."""
+
+_VERDICT = re.compile(r"^\[[\w.]+\] (Correct|Incorrect|Not attempted)")
+
+
+def _groups():
+    groups: dict[str, list] = {}
+    for p in ALL:
+        groups.setdefault(re.sub(r"_(torch|tf)$", "", p.stem), []).append(p)
+    return groups
+
+
+GROUPS = _groups()
+
+
+def _run_solved(path):
+    nb = nbformat.read(path, as_version=4)
+    n_exercises = len(exercise_cells(nb))
+    out = ROOT / "build" / "executed" / f"{path.stem}.solved.ipynb"
+    report = execute(path, out, env={"TLCOURSE_CHECKS": "strict"}, timeout=900, variant="solved",
+                     transform=fill_solutions)
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    (REPORTS / f"{path.stem}.solved.json").write_text(json.dumps(report.as_dict()))
+    assert report.ok, report.error
+    verdicts = []
+    for cell in nbformat.read(out, as_version=4).cells:
+        for o in cell.get("outputs", []):
+            text = o.get("text", "") or o.get("data", {}).get("text/plain", "")
+            verdicts += [line for line in text.splitlines() if _VERDICT.match(line)]
+    assert len(verdicts) >= n_exercises, f"expected a verdict per exercise ({n_exercises}), saw {verdicts}"
+    assert all("] Correct" in v for v in verdicts), verdicts
 
 
 def test_there_are_notebooks():
@@ -26,28 +65,20 @@ def test_there_are_notebooks():
 
 
 @pytest.mark.notebook
-@pytest.mark.parametrize("path", ALL, ids=[p.stem for p in ALL])
-def test_solved_notebook_runs_and_every_check_is_correct(path):
-    nb = nbformat.read(path, as_version=4)
-    n_exercises = len(exercise_cells(nb))
-    out = ROOT / "build" / "executed" / f"{path.stem}.solved.ipynb"
-    report = execute(
-        path,
-        out,
-        env={"TLCOURSE_CHECKS": "strict"},
-        timeout=900,
-        variant="solved",
-        transform=fill_solutions,
-    )
-    REPORTS.mkdir(parents=True, exist_ok=True)
-    (REPORTS / f"{path.stem}.solved.json").write_text(json.dumps(report.as_dict()))
-    assert report.ok, report.error
-    # Every check cell printed a verdict, and all of them are "Correct".
-    done = nbformat.read(out, as_version=4)
-    verdicts = []
-    for cell in done.cells:
-        for o in cell.get("outputs", []):
-            text = o.get("text", "") or o.get("data", {}).get("text/plain", "")
-            verdicts += [line for line in text.splitlines() if line.startswith("[") and "] " in line and ("Correct" in line or "Incorrect" in line or "Not attempted" in line)]
-    assert len(verdicts) >= n_exercises, f"expected a verdict per exercise ({n_exercises}), saw {verdicts}"
-    assert all("] Correct" in v for v in verdicts), verdicts
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_solved_notebooks_run_and_agree(group):
+    paths = GROUPS[group]
+    for path in paths:
+        _run_solved(path)
+    if len(paths) < 2:
+        return
+    recorded = {p.stem: results.load(p.stem)["values"] for p in paths}
+    (a, va), (b, vb) = recorded.items()
+    headlines = sorted(k for k in va if k.startswith("headline/"))
+    claims = sorted(k for k in va if k.startswith("claim/"))
+    assert headlines, f"{a} records no headline/ numbers to compare across frameworks"
+    assert set(headlines) <= set(vb) and set(claims) <= set(vb), f"{b} lacks keys {set(headlines + claims) - set(vb)}"
+    for key in claims:
+        assert va[key] == vb[key], f"{key}: {a} says {va[key]}, {b} says {vb[key]}"
+    for key in headlines:
+        assert abs(va[key] - vb[key]) <= PAIR_TOLERANCE, f"{key}: {a} {va[key]:.3f} vs {b} {vb[key]:.3f}"
