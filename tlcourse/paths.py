@@ -28,11 +28,16 @@ def subdir(name: str) -> Path:
     return path
 
 
-def results_dir() -> Path:
-    """Where notebooks record their key figures (``$TLCOURSE_RESULTS_DIR`` overrides)."""
-    override = os.environ.get("TLCOURSE_RESULTS_DIR")
+def env_subdir(variable: str, name: str) -> Path:
+    """The folder named by ``$variable`` if set, else :func:`subdir` ``(name)``; created on demand."""
+    override = os.environ.get(variable)
     if override:
         path = Path(override).expanduser()
         path.mkdir(parents=True, exist_ok=True)
         return path
-    return subdir("results")
+    return subdir(name)
+
+
+def results_dir() -> Path:
+    """Where notebooks record their key figures (``$TLCOURSE_RESULTS_DIR`` overrides)."""
+    return env_subdir("TLCOURSE_RESULTS_DIR", "results")

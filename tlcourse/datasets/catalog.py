@@ -63,8 +63,8 @@ ENTRIES = (
     Entry("spoken-digits", f"{_PKG}.speech", "load_spoken_digits",
           "spoken digits 0-9 synthesized with espeak-ng, log-mel spectrograms 32x32 (shipped; "
           "option language=, classes are the words in that language)",
-          "generated for tlcourse with espeak-ng (the tool is GPL-3; the generated data is CC0); "
-          "see tlcourse.datasets.speech",
+          "spoken digits synthesized with espeak-ng (GPL-3.0 tool, not needed to load) in many "
+          "voices/rates/pitches with added noise; generated data by tlcourse, CC0",
           SPOKEN_EN, (32, 32), None, None),
     Entry("mnist-full", f"{_PKG}.remote", "load_mnist_full",
           "MNIST, 70,000 digits 28x28 grey (download on request, offline: use 'mnist')",
