@@ -2,7 +2,7 @@
 
 Used by the test suite, by ``tlcourse bench`` and by the grading commands. A run
 returns a :class:`RunReport` with the wall time and the kernel's peak resident memory
-(read inside the kernel from ``getrusage`` by one appended cell, removed again from the
+(read inside the kernel from ``/proc/self/status`` by one appended cell, removed again from the
 saved output).
 """
 
@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 _MEASURE_TAG = "tlcourse-measure"
+# VmHWM is this process's own peak; getrusage's ru_maxrss would carry over the peak of the
+# process that started the kernel (Linux keeps it across fork and exec).
 _MEASURE_SRC = (
-    "import json as _j, resource as _r\n"
-    "print('TLCOURSE_MEASURE ' + _j.dumps({'maxrss_kb': _r.getrusage(_r.RUSAGE_SELF).ru_maxrss}))"
+    "import json as _j, re as _re\n"
+    "_hwm = int(_re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1))\n"
+    "print('TLCOURSE_MEASURE ' + _j.dumps({'maxrss_kb': _hwm}))"
 )
 
 
