@@ -17,7 +17,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND ?= Agg
 
-.PHONY: install lab test bench lint format strip clean
+.PHONY: install lab test bench lint format strip clean grade-release grade-demo
 
 install: $(STAMP)
 
@@ -50,6 +50,19 @@ format: $(STAMP)
 
 strip: $(STAMP)
 	$(BIN)/python -m tlcourse.notebook_tools strip notebooks
+
+# Instructors (see README "For instructors").
+COURSE ?= build/course
+grade-release: $(STAMP)
+	$(BIN)/tlcourse grade release --course $(COURSE)
+
+# The whole grading pipeline on the test fixtures: correct, blank, wrong and hostile submissions.
+grade-demo: $(STAMP)
+	rm -rf build/grading-demo
+	$(BIN)/python tests/fixtures/submissions/make_submissions.py build/grading-demo
+	$(BIN)/tlcourse grade collect --course build/grading-demo/course --submissions build/grading-demo/submissions
+	$(BIN)/tlcourse grade autograde --course build/grading-demo/course --submissions build/grading-demo/submissions --jobs $(JOBS) --cell-timeout 15 --notebook-timeout 30
+	$(BIN)/tlcourse grade export --course build/grading-demo/course --csv build/grading-demo/grades.csv --feedback build/grading-demo/feedback
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
