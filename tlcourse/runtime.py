@@ -91,7 +91,8 @@ def _setup_tf(seed: int, threads: int, deterministic: bool) -> str:
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
-    if threads > 0:
+    already = tf.config.threading.get_intra_op_parallelism_threads() == threads
+    if threads > 0 and not already:
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(threads)
