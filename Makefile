@@ -7,7 +7,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tlcourse-installed
-# Two notebooks at a time by default (each kernel uses one thread).
+# Two notebooks at a time by default (each kernel uses one thread). --dist loadscope keeps
+# a notebook's nbval cells (one kernel) and a torch/tf pair on one worker.
 JOBS ?= 2
 PYTEST_ARGS ?=
 
@@ -17,7 +18,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND ?= Agg
 
-.PHONY: install lab test bench lint format strip clean grade-release grade-demo
+.PHONY: install lab test bench lint format strip clean grade-release grade-demo site browser
 
 install: $(STAMP)
 
@@ -35,7 +36,7 @@ lab: $(STAMP)
 	MPLBACKEND=module://matplotlib_inline.backend_inline $(BIN)/jupyter lab notebooks/00_welcome.ipynb
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup \
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope \
 	  --nbval-lax --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout 600 \
 	  tests notebooks $(PYTEST_ARGS)
 
@@ -50,6 +51,14 @@ format: $(STAMP)
 
 strip: $(STAMP)
 	$(BIN)/python -m tlcourse.notebook_tools strip notebooks
+
+# A static HTML site of the notebooks with their outputs (course map as front page).
+site: $(STAMP)
+	$(BIN)/tlcourse site --execute --executed build/site-executed --out build/site
+
+# System packages for tests/test_browser.py (Debian/Ubuntu, root); without them those tests skip.
+browser:
+	$(if $(filter 0,$(shell id -u)),,sudo )apt-get install -y --no-install-recommends chromium chromium-driver fonts-dejavu-core
 
 # Instructors (see README "For instructors").
 COURSE ?= build/course

@@ -6,8 +6,6 @@ import json
 import os
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 REPORTS = ROOT / "build" / "reports"
@@ -43,13 +41,6 @@ def _patch_nbval() -> None:
 
 
 _patch_nbval()
-
-
-def pytest_collection_modifyitems(config, items):
-    """Keep each notebook's nbval cells on one xdist worker (they share one kernel)."""
-    for item in items:
-        if item.nodeid.endswith(".ipynb") or ".ipynb::" in item.nodeid:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -64,9 +64,7 @@ def test_there_are_notebooks():
     assert len(ALL) >= 2, "the course has at least the welcome and what-is-transfer notebooks"
 
 
-@pytest.mark.notebook
-@pytest.mark.parametrize("group", sorted(GROUPS))
-def test_solved_notebooks_run_and_agree(group):
+def _solved_and_agree(group):
     paths = GROUPS[group]
     for path in paths:
         _run_solved(path)
@@ -82,3 +80,17 @@ def test_solved_notebooks_run_and_agree(group):
         assert va[key] == vb[key], f"{key}: {a} says {va[key]}, {b} says {vb[key]}"
     for key in headlines:
         assert abs(va[key] - vb[key]) <= PAIR_TOLERANCE, f"{key}: {a} {va[key]:.3f} vs {b} {vb[key]:.3f}"
+
+
+# One test class per notebook (or torch/tf pair): with `pytest -n 2 --dist loadscope`, xdist
+# hands out whole classes, so the solved runs spread over the workers while each pair stays
+# together. (The nbval cells of one notebook are one scope as well: they share a kernel.)
+for _group in sorted(GROUPS):
+    _name = "TestSolved_" + re.sub(r"\W", "_", _group)
+
+    def _test(self, _group=_group):
+        _solved_and_agree(_group)
+
+    globals()[_name] = type(_name, (), {
+        "test_solved_notebooks_run_and_agree": pytest.mark.notebook(_test),
+    })
