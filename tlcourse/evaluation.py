@@ -38,7 +38,8 @@ def pivot(df, *, index: str = "labels_per_class", columns: str = "method", metri
     ]
     table = stats.pivot(index=index, columns=columns, values="cell")
     order = list(dict.fromkeys(df[columns]))
-    return table[[c for c in order if c in table.columns]]
+    table = table[[c for c in order if c in table.columns]]
+    return table.rename_axis(index=index.replace("_", " "), columns=None)
 
 
 def mean_at(df, method: str, *, at, x: str = "labels_per_class", metric: str = "acc", hue: str = "method") -> float:
