@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tlcourse.exercises._measured import MeasuredQuestion, as_records
 from tlcourse.exercises.core import Incorrect, Question, call_learner, expect_close
 
 _CHANGES = {"domain", "task", "both"}
@@ -92,21 +93,7 @@ def _measured_gap(runs, a, b, k):
     return mean[a] - mean[b], mean
 
 
-def _as_records(runs):
-    return runs.to_dict(orient="records") if hasattr(runs, "to_dict") else list(runs)
-
-
-class _MeasuredQuestion(Question):
-    """A question judged against measured runs, passed as ``runs=`` (a DataFrame or list of dicts)."""
-
-    def evaluate(self, *answer, **context):
-        # examples() give the runs positionally; learners pass them by keyword.
-        if len(answer) == 2 and not context:
-            answer, context = answer[:1], {"runs": answer[1]}
-        return super().evaluate(*answer, **context)
-
-
-class PredictLowLabelGap(_MeasuredQuestion):
+class PredictLowLabelGap(MeasuredQuestion):
     id = "transfer_basics.q3"
     prompt = (
         "Predict, then verify: with 1 labelled image per class, does starting from the "
@@ -123,7 +110,7 @@ class PredictLowLabelGap(_MeasuredQuestion):
             raise Incorrect(f"answer True or False, got {prediction!r}")
         if runs is None:
             raise Incorrect("pass the measured runs: q3.check(transfer_wins_at_1, runs=runs)")
-        gap, mean = _measured_gap(_as_records(runs), "transfer", "scratch", 1)
+        gap, mean = _measured_gap(as_records(runs), "transfer", "scratch", 1)
         measured = bool(gap > 0)
         if bool(prediction) != measured:
             raise Incorrect(
@@ -141,7 +128,7 @@ class PredictLowLabelGap(_MeasuredQuestion):
 
 
 
-class FrozenNarrowFeatures(_MeasuredQuestion):
+class FrozenNarrowFeatures(MeasuredQuestion):
     id = "transfer_basics.q4"
     prompt = (
         "Read the results: on digits 5–9 with 10 labels per class, which gave the higher "
@@ -158,7 +145,7 @@ class FrozenNarrowFeatures(_MeasuredQuestion):
             raise Incorrect(f"answer 'raw' or 'frozen', got {answer!r}")
         if runs is None:
             raise Incorrect("pass the measured runs: q4.check(better_at_10, runs=narrow_runs)")
-        gap, mean = _measured_gap(_as_records(runs), "raw", "frozen", 10)
+        gap, mean = _measured_gap(as_records(runs), "raw", "frozen", 10)
         truth = "raw" if gap > 0 else "frozen"
         if value != truth:
             raise Incorrect(f"measured: raw {mean['raw']:.3f}, frozen {mean['frozen']:.3f}")
