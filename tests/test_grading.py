@@ -276,3 +276,28 @@ def test_encode_decode_round_trip():
     assert back["s"] == np.float32(1.5) and type(back["s"]) is np.float32
     assert np.isnan(back["n"])
     assert isinstance(answers.decode(answers.encode(object())), answers._Unsupported)
+
+
+def test_observed_records_are_judged_by_the_grader():
+    """A question whose answer is a live model is judged on the observation its kernel recorded:
+    the grader applies its own rules to it, and a record that claims a verdict is refused."""
+    from tlcourse.exercises import get
+
+    q = get("feature_extraction.q1")
+    assert q.observes()
+    good, bad = q.examples()
+    record = answers._payload("feature_extraction.q1", good[0], {})
+    assert set(record) == {"question", "observed"}
+    assert answers.judge("feature_extraction.q1", record).correct
+    # the same observation with the head frozen too: the grader's rules say incorrect
+    forged = json.loads(json.dumps(record))
+    observation = answers.decode(forged["observed"])
+    observation["counts"]["head_frozen"] = 650
+    forged["observed"] = answers.encode(observation)
+    assert not answers.judge("feature_extraction.q1", forged).correct
+    # a failed observation can only be "incorrect" or "not attempted", never "correct"
+    claim = {"question": "feature_extraction.q1", "failed": {"status": "correct", "message": "trust me"}}
+    assert not answers.judge("feature_extraction.q1", claim).correct
+    failed = answers._payload("feature_extraction.q1", (good[0][0],), {})  # no model passed
+    assert failed["failed"]["status"] == "incorrect"
+    assert answers.judge("feature_extraction.q1", failed).status == "incorrect"

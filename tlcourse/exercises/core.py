@@ -19,6 +19,13 @@ Writing a question: subclass :class:`Question`, set ``prompt``, ``hints`` and
 ``_check(*answer)``, which raises :class:`Incorrect` with a reason or returns a short
 praise string. ``examples()`` gives answers that must be judged correct and wrong:
 the test suite runs every question's checker on them.
+
+A question whose answer is a live object (a model, or a function that builds or changes
+one) splits its checker in two: :meth:`Question.observe` runs the learner's code and
+returns plain data — what the checker reads of the model (counts of frozen weights, the
+weights themselves) — and :meth:`Question._judge` decides on that data alone. The grader,
+which cannot receive a model, judges the observation outside the kernel
+(:mod:`tlcourse.grading.answers`).
 """
 
 from __future__ import annotations
@@ -142,8 +149,18 @@ class _Markdown:
     __repr__ = __str__
 
 
+class Observed:
+    """An observation already made in the learner's kernel (see :meth:`Question.observe`)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: Any):
+        self.data = data
+
+
 class Question:
-    """One exercise. Subclasses set the class attributes and implement :meth:`_check`."""
+    """One exercise. Subclasses set the class attributes and implement :meth:`_check`
+    (or :meth:`observe` and :meth:`_judge`, when the answer is a live object)."""
 
     id: ClassVar[str] = ""
     prompt: ClassVar[str] = ""
@@ -158,7 +175,26 @@ class Question:
 
     # -- what subclasses write -------------------------------------------------------
     def _check(self, *answer: Any, **context: Any) -> str | None:
+        if self.observes():
+            return self._judge(self.observe(*answer, **context))
         raise NotImplementedError
+
+    def observe(self, *answer: Any, **context: Any) -> Any:
+        """Run the learner's code on the answer and return plain data for :meth:`_judge`.
+
+        Only questions whose answers cannot travel as data override this. It may raise
+        :class:`Incorrect` or :class:`NotAttempted` like a checker.
+        """
+        raise NotImplementedError
+
+    def _judge(self, observation: Any) -> str | None:
+        """The verdict on what :meth:`observe` returned: raise :class:`Incorrect` or praise."""
+        raise NotImplementedError
+
+    @classmethod
+    def observes(cls) -> bool:
+        """Whether this question judges an observation (it overrides :meth:`observe`)."""
+        return cls.observe is not Question.observe
 
     def examples(self) -> tuple[list[tuple], list[tuple]]:
         """(correct answers, wrong answers), each a list of argument tuples for ``check``."""
@@ -169,8 +205,14 @@ class Question:
         """Judge an answer and return the :class:`Outcome` (no display, never raises)."""
         if not answer or any(is_placeholder(a) for a in answer):
             return Outcome(NOT_ATTEMPTED, "replace ____ with your answer, then run this cell again", self.id)
+        if len(answer) == 1 and isinstance(answer[0], Observed) and self.observes():
+            return self.outcome_of(lambda: self._judge(answer[0].data))
+        return self.outcome_of(lambda: self._check(*answer, **context))
+
+    def outcome_of(self, verdict: Callable[[], str | None]) -> Outcome:
+        """Run a checker step: its praise is "correct", its exceptions the other verdicts."""
         try:
-            praise = self._check(*answer, **context)
+            praise = verdict()
         except NotAttempted as err:
             return Outcome(NOT_ATTEMPTED, str(err), self.id)
         except Incorrect as err:

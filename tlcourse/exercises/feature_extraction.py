@@ -88,17 +88,22 @@ class FreezeExtractor(Question):
         "    return model"
     )
 
-    def _check(self, fn, model=None):
+    def observe(self, fn, model=None):
+        """Which weights still train after the learner's function ran: counts and names."""
         if model is None:
             raise Incorrect('pass a fresh source model too: q1.check(freeze_extractor, pretrained("mnist-cnn"))')
         result = call_learner(fn, model)
         model = model if result is None else result
         if hasattr(model, "named_parameters") and hasattr(model, "named_children"):
             counts, still = _torch_trainability(model)
-        elif hasattr(model, "layers") and hasattr(model, "trainable_weights"):
+            return {"counts": counts, "still": still, "torch": True}
+        if hasattr(model, "layers") and hasattr(model, "trainable_weights"):
             counts, still = _keras_trainability(model)
-        else:
-            raise Incorrect(f"freeze_extractor should return the model, got {type(model).__name__}")
+            return {"counts": counts, "still": still, "torch": False}
+        raise Incorrect(f"freeze_extractor should return the model, got {type(model).__name__}")
+
+    def _judge(self, observation):
+        counts, still = observation["counts"], observation["still"]
         if counts["head_train"] == 0 and counts["other_train"] == 0:
             raise Incorrect("nothing is left to train: the head is frozen too. Freeze the extractor, keep the head")
         if counts["head_frozen"]:
@@ -106,7 +111,7 @@ class FreezeExtractor(Question):
         if counts["other_frozen"] == 0:
             raise Incorrect("every weight of the extractor still trains: nothing was frozen"
                             + (" (requires_grad is an attribute of each parameter tensor)"
-                               if hasattr(model, "named_parameters") else ""))
+                               if observation["torch"] else ""))
         if still:
             raise Incorrect(f"these still train and are not the head: {', '.join(still)}")
         total = counts["head_train"] + counts["other_frozen"]

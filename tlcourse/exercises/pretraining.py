@@ -131,33 +131,41 @@ class ReloadWeights(Question):
         "    return model"
     )
 
-    def _check(self, fn, path=None, reference=None):
+    def observe(self, fn, path=None, reference=None):
+        """How far the loaded model's weights are from the saved ones (max |w - w_saved|), and how
+        the learner's function treats a second call and a missing file."""
         if path is None or reference is None:
             raise Incorrect("pass the file and the saved model's weights: q2.check(load_source, path, reference)")
-        reference = [np.asarray(w) for w in reference]
         model = call_learner(fn, path)
         if model is None:
             raise Incorrect("load_source returned None. load_weights / load_state_dict fill the model in place "
                             "and do not return it: return the model yourself")
-        got = _weights(model)
-        if len(got) != len(reference) or any(g.shape != r.shape for g, r in zip(got, reference)):
-            raise Incorrect("the model you returned does not have the saved model's architecture")
-        worst = max(float(np.max(np.abs(g.astype(float) - r.astype(float)))) if g.size else 0.0
-                    for g, r in zip(got, reference))
-        if worst > 0:
-            raise Incorrect(f"its weights differ from the saved ones by up to {worst:.3g}: were the weights "
-                            "loaded into the model you return?")
         again = call_learner(fn, path)
-        if again is model:
-            raise Incorrect("load_source returned the same object twice: build a fresh model inside it and "
-                            "load the file into that")
         try:
             ghost = call_learner(fn, str(path) + ".missing")
         except NotAttempted:
             raise
         except Exception:  # noqa: BLE001 - any error is the expected outcome for a missing file
             ghost = None
-        if ghost is not None and not is_placeholder(ghost):
+        got, reference = _weights(model), [np.asarray(w) for w in reference]
+        same_shapes = len(got) == len(reference) and all(g.shape == r.shape for g, r in zip(got, reference))
+        worst = max((float(np.max(np.abs(g.astype(float) - r.astype(float)))) if g.size else 0.0
+                     for g, r in zip(got, reference)), default=0.0) if same_shapes else None
+        return {"same_architecture": same_shapes, "worst_difference": worst,
+                "fresh": again is not model,
+                "ignores_path": ghost is not None and not is_placeholder(ghost)}
+
+    def _judge(self, observation):
+        if not observation["same_architecture"]:
+            raise Incorrect("the model you returned does not have the saved model's architecture")
+        worst = observation["worst_difference"]
+        if worst > 0:
+            raise Incorrect(f"its weights differ from the saved ones by up to {worst:.3g}: were the weights "
+                            "loaded into the model you return?")
+        if not observation["fresh"]:
+            raise Incorrect("load_source returned the same object twice: build a fresh model inside it and "
+                            "load the file into that")
+        if observation["ignores_path"]:
             raise Incorrect("load_source returned a model for a file that does not exist: it ignores `path`")
         return "a fresh network with exactly the saved weights: the source model can travel as a file."
 

@@ -28,6 +28,15 @@ The grader then runs the checker again with a *replay* function that returns the
 recorded result for exactly the arguments the grader's checker passes, call by call;
 any other argument is judged incorrect. The grader's inputs come from the grader's
 checker, so a forged record still has to hold the right outputs for them.
+
+A live model cannot travel either. A question whose answer is one splits its checker
+(:meth:`~tlcourse.exercises.Question.observe` / ``_judge``): :func:`record` runs
+``observe`` in the kernel — the learner's code acting on the checker's own inputs — and
+records the plain data it returns (which weights train, the loaded weights…); the grader
+runs ``_judge`` on that data. This is the one place where the grader relies on something
+the kernel computed: a record forged to hold a correct observation would pass. Writing
+such a record takes more skill than the exercise it fakes, and the observation is still
+judged by the grader's own rules.
 """
 
 from __future__ import annotations
@@ -185,6 +194,15 @@ def record(question_id: str, *answer: Any, **context: Any) -> None:
 
 
 def _payload(question_id: str, answer: tuple, context: dict) -> dict:
+    from tlcourse.exercises.core import CORRECT, is_placeholder
+
+    q = question(question_id)
+    if q.observes() and answer and not any(is_placeholder(a) for a in answer):
+        seen: list = []
+        outcome = q.outcome_of(lambda: seen.append(q.observe(*answer, **context)))
+        if outcome.status != CORRECT:  # observing failed: that is the verdict
+            return {"question": question_id, "failed": {"status": outcome.status, "message": outcome.message}}
+        return _sized({"question": question_id, "observed": encode(seen[0])})
     recorders: dict[int, _Recorder] = {}
 
     def wrap(v):
@@ -199,11 +217,14 @@ def _payload(question_id: str, answer: tuple, context: dict) -> dict:
     if recorders:  # run the checker so that the learner's functions see the grader's inputs
         question(question_id).evaluate(*wrapped, **wrapped_ctx)
     functions = {i: {"calls": r.calls} for i, r in recorders.items()}
-    out = {"question": question_id,
-           "args": encode(wrapped, _functions=functions),
-           "kwargs": encode(wrapped_ctx, _functions=functions)}
+    return _sized({"question": question_id,
+                   "args": encode(wrapped, _functions=functions),
+                   "kwargs": encode(wrapped_ctx, _functions=functions)})
+
+
+def _sized(out: dict) -> dict:
     if len(json.dumps(out)) > MAX_BYTES:
-        return {"question": question_id, "unreadable": f"the answer is larger than {MAX_BYTES} bytes"}
+        return {"question": out["question"], "unreadable": f"the answer is larger than {MAX_BYTES} bytes"}
     return out
 
 
@@ -380,7 +401,7 @@ def judge(question_id: str, payload: Any):
     Runs in the grading process with a freshly imported checker; ``payload`` is the
     JSON a hidden test emitted. Never raises: an unreadable record is "incorrect".
     """
-    from tlcourse.exercises import INCORRECT, Outcome
+    from tlcourse.exercises import INCORRECT, NOT_ATTEMPTED, Outcome
 
     def bad(why: str) -> Outcome:
         return Outcome(INCORRECT, why, question_id)
@@ -394,6 +415,21 @@ def judge(question_id: str, payload: Any):
         if "unreadable" in payload:
             return bad(f"the grader could not read your answer ({str(payload['unreadable'])[:300]}); "
                        "use plain Python values, lists, dicts or NumPy arrays")
+        q = question(question_id)
+        if q.observes() and "failed" in payload:
+            failed = _typed(payload["failed"], dict)
+            status = failed.get("status")
+            if status not in (INCORRECT, NOT_ATTEMPTED):
+                return bad("the recorded answer is malformed")
+            return Outcome(status, str(failed.get("message", ""))[:1000], question_id)
+        if q.observes() and "observed" in payload:
+            observation = decode(payload["observed"])
+            what = _unsupported_in(observation)
+            if what:
+                return bad(f"the observation of your answer holds a {what} object, which the grader cannot read")
+            from tlcourse.exercises.core import Observed
+
+            return q.evaluate(Observed(observation))
         args = decode(payload.get("args"))
         kwargs = decode(payload.get("kwargs"))
         if type(args) is not tuple or type(kwargs) is not dict or not all(type(k) is str for k in kwargs):
