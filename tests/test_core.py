@@ -67,10 +67,15 @@ def test_recorder_round_trip(tmp_path, monkeypatch):
     monkeypatch.setenv("TLCOURSE_RESULTS_DIR", str(tmp_path))
     rec = results.Recorder("nb_demo")
     rec.add("acc", np.float32(0.5))
+    rec.add("claim/py", True)
+    rec.add("claim/np", np.bool_(False))
+    rec.add("n", np.int64(3))
     rec.add_table("runs", pd.DataFrame({"method": ["a"], "acc": [0.7]}))
     rec.save()
     back = results.load("nb_demo")
     assert back["values"]["acc"] == 0.5 and back["tables"]["runs"][0]["method"] == "a"
+    assert back["values"]["claim/py"] is True and back["values"]["claim/np"] is False  # claims stay bools
+    assert type(back["values"]["n"]) is int
     with pytest.raises(ValueError):
         rec.add("bad", float("nan"))
     with pytest.raises(ValueError):

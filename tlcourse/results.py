@@ -32,6 +32,8 @@ def _plain(value: Any) -> Any:
     """Turn NumPy scalars/arrays into JSON-ready Python values."""
     if hasattr(value, "tolist"):
         return value.tolist()
+    if isinstance(value, bool):  # a claim stays true/false (bool is an Integral too)
+        return value
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
