@@ -20,12 +20,23 @@ averages, no update) — unlike PyTorch, where a frozen BatchNorm still updates 
 statistics in ``train()`` mode. A model built as ``outputs = base(inputs, training=False)``
 keeps ``base`` in inference mode even after unfreezing. Only trainable weights change.
 
-How it trains: one ``tf.function`` step per call (``GradientTape`` over
+How it trains: a ``tf.function`` step (``GradientTape`` over
 ``model.trainable_variables``, the loss plus any ``model.losses`` from layer
 regularisers, ``optimizer.apply_gradients``), traced once for any batch size. That is
 what ``model.fit`` does inside, without its ``tf.data`` pipeline and second trace for the
-last, smaller batch: a third of the start-up cost, which adds up when a notebook trains
-dozens of small models.
+last, smaller batch.
+
+Tracing costs about half a second, as much as forty small training steps, and a notebook
+trains dozens of models of one architecture. So with the default loss and an optimizer
+named by a string, the traced step is kept and reused: it belongs to a private copy of
+the model (an *engine*, one per architecture, trainable flags, optimizer settings and input
+shape). ``fit`` copies the model's weights into the engine, resets the engine's optimizer
+to a fresh one's state (moments zero, step count zero, the requested learning rate),
+trains it, and copies the weights and the optimizer state back (after every epoch, so
+``val`` scores the current weights). The computation is the same graph as tracing anew,
+so the numbers are the same; a custom ``loss_fn``, layer regularisers or an optimizer
+instance you pass get a step traced for that call alone, since they may refer to the
+model they were written for.
 
 >>> import numpy as np
 >>> from tlcourse.models.small_cnn_tf import small_cnn
@@ -162,13 +173,119 @@ def fit(model, x, y, *, epochs: int, lr: float = LR, batch_size: int = BATCH_SIZ
     model.compile(optimizer=opt, metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")],
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True) if loss_fn is None else
                   (lambda y_true, y_pred: loss(y_pred, keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"))))
-    step = _train_step(model, opt, loss, X.shape[1:])
+    engine = _engine(model, opt, X.shape[1:]) if (loss_fn is None and opt is not optimizer) else None
+    if engine is None:
+        step = _train_step(model, opt, loss, X.shape[1:])
+    else:
+        step = engine.load(model, opt)
     for batches in run.epochs():
         for idx in batches:
             value, correct = step(X[idx], Y[idx])
             run.step(float(value), int(correct), len(idx))
+        if engine is not None:
+            engine.store(model, opt)
         run.end_epoch(*(_scores(model, *val) if val is not None else ()))
     return run.history
+
+
+class _Engine:
+    """A private copy of a model and its optimizer, with its training step traced once."""
+
+    def __init__(self, model, opt, example_shape):
+        self.model = keras.models.clone_model(model)
+        self.model.build((None, *example_shape))
+        self.opt = opt.__class__.from_config(opt.get_config())
+        self.step = _train_step(self.model, self.opt, _loss(None, self.model), example_shape)
+        self.initial = [v.numpy() for v in self.opt.variables]  # a fresh optimizer's state
+
+    def matches(self, model, opt) -> bool:
+        ours, theirs = self.model.variables, model.variables
+        return (len(ours) == len(theirs) and len(self.opt.variables) == len(opt.variables)
+                and all(a.shape == b.shape and a.dtype == b.dtype and a.trainable == b.trainable
+                        for a, b in zip(ours, theirs)))
+
+    def load(self, model, opt):
+        """Start from ``model``'s weights and a fresh optimizer at ``opt``'s learning rate."""
+        for mine, theirs in zip(self.model.variables, model.variables):
+            mine.assign(theirs)
+        for mine, value in zip(self.opt.variables, self.initial):
+            mine.assign(value)
+        self.opt.learning_rate = float(keras.ops.convert_to_numpy(opt.learning_rate))
+        return self.step
+
+    def store(self, model, opt):
+        """Copy the trained weights and the optimizer state back to ``model`` and ``opt``."""
+        for mine, theirs in zip(self.model.variables, model.variables):
+            theirs.assign(mine)
+        for mine, theirs in zip(self.opt.variables, opt.variables):
+            theirs.assign(mine)
+
+
+_ENGINES: dict[tuple, _Engine] = {}
+_MAX_ENGINES = 32
+
+
+def _architecture(model) -> str:
+    """``model``'s configuration as a key that two models of one architecture share.
+
+    Layer and model names are renumbered in order of appearance (Keras numbers unnamed
+    layers per instance: ``dense_3``); initialisers and seeds are dropped (the weights
+    are copied, not drawn), and so is the last ``compile``; what computes — layer types, sizes, activations, ``trainable``,
+    the wiring — stays.
+    """
+    import json
+
+    names: dict[str, str] = {}
+
+    def label(name):
+        return names.setdefault(name, f"#{len(names)}") if isinstance(name, str) else name
+
+    def canon(obj, key=None):
+        if isinstance(obj, dict):
+            is_layer = any(k in obj for k in ("trainable", "inbound_nodes", "batch_shape"))
+            out = {}
+            for k, v in obj.items():
+                if k.endswith("_initializer") or k in ("seed", "compile_config"):
+                    continue
+                if k == "name" and is_layer:
+                    out[k] = label(v)
+                elif k == "keras_history" and isinstance(v, list) and v:
+                    out[k] = [label(v[0]), *v[1:]]
+                elif k in ("input_layers", "output_layers") and isinstance(v, list):
+                    out[k] = [[label(e[0]), *e[1:]] if isinstance(e, list) and e else label(e) for e in v]
+                else:
+                    out[k] = canon(v, k)
+            return out
+        if isinstance(obj, list):
+            return [canon(v, key) for v in obj]
+        return obj
+
+    return json.dumps(canon(json.loads(model.to_json())), sort_keys=True)
+
+
+def _engine(model, opt, example_shape) -> _Engine | None:
+    """The engine for this architecture and optimizer, built on first use; ``None`` if the
+    model cannot be copied from its configuration (then ``fit`` traces its own step)."""
+    if model.losses:
+        return None  # layer regularisers: kept on the model's own step
+    try:
+        key = (_architecture(model), type(opt).__name__,
+               repr(sorted((k, v) for k, v in opt.get_config().items() if k not in ("learning_rate", "name"))),
+               tuple(example_shape))
+    except Exception:  # noqa: BLE001 - a model Keras cannot serialise trains on its own step
+        return None
+    engine = _ENGINES.get(key)
+    if engine is None:
+        try:
+            engine = _Engine(model, opt, example_shape)
+        except Exception:  # noqa: BLE001 - nor one it cannot rebuild from its configuration
+            return None
+        if len(_ENGINES) >= _MAX_ENGINES:
+            _ENGINES.pop(next(iter(_ENGINES)))
+        _ENGINES[key] = engine
+    if not opt.built:
+        opt.build(model.trainable_variables)
+    return engine if engine.matches(model, opt) else None
 
 
 def predict(model, x, batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
