@@ -116,6 +116,10 @@ def test_plots_have_titles_and_labels():
         plotting.image_grid(np.random.rand(8))
     ax = plotting.bars({"a": 1.0, "b": 2.0}, title="t", ylabel="y")
     assert ax.get_title() == "t"
+    # value labels sit beyond the error bars' caps, not over them
+    ax = plotting.bars({"a": 1.0, "b": -0.5}, title="t", ylabel="y", errors={"a": 0.3, "b": 0.2})
+    labels = {t.get_text(): t.xy[1] for t in ax.texts}
+    assert labels == {"1.00": pytest.approx(1.3), "-0.50": pytest.approx(-0.7)}
 
 
 def test_sweep_collects_rows_and_rejects_bad_runs():

@@ -113,10 +113,13 @@ def learning_curves(
     ylabel: str = "target test accuracy",
     ax=None,
     logx: bool = True,
+    colors: dict | None = None,
 ):
     """Plot ``y`` against ``x`` for each ``hue`` group: the mean over seeds, ± one std band.
 
     ``df`` is a pandas DataFrame with one row per run (columns ``x``, ``y``, ``hue``, seed).
+    ``colors`` maps a ``hue`` value to its colour (to keep a method's colour across plots);
+    other groups take the palette in order of appearance.
     """
     use_style()
     missing = {x, y, hue} - set(df.columns)
@@ -127,7 +130,7 @@ def learning_curves(
     for i, (name, group) in enumerate(df.groupby(hue, sort=False)):
         stats = group.groupby(x)[y].agg(["mean", "std", "count"]).sort_index()
         std = stats["std"].fillna(0.0)
-        colour = PALETTE[i % len(PALETTE)]
+        colour = (colors or {}).get(name, PALETTE[i % len(PALETTE)])
         ax.plot(stats.index, stats["mean"], marker="o", label=str(name), color=colour)
         ax.fill_between(stats.index, stats["mean"] - std, stats["mean"] + std, alpha=0.2, color=colour)
     if logx:
@@ -154,8 +157,11 @@ def bars(values: dict, *, title: str, ylabel: str, errors: dict | None = None, a
     err = [float(errors[k]) for k in names] if errors else None
     colours = [PALETTE[i % len(PALETTE)] for i in range(len(names))]
     rects = ax.bar(names, heights, yerr=err, color=colours, capsize=4)
-    for rect, h in zip(rects, heights, strict=True):
-        ax.annotate(fmt.format(h), (rect.get_x() + rect.get_width() / 2, h), ha="center", va="bottom", fontsize=9)
+    for i, (rect, h) in enumerate(zip(rects, heights, strict=True)):
+        # above the error bar's cap (below it for a negative bar), not over it
+        top = h + (err[i] if err else 0.0) * (1 if h >= 0 else -1)
+        ax.annotate(fmt.format(h), (rect.get_x() + rect.get_width() / 2, top), xytext=(0, 2 if h >= 0 else -2),
+                    textcoords="offset points", ha="center", va="bottom" if h >= 0 else "top", fontsize=9)
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.tick_params(axis="x", rotation=20)

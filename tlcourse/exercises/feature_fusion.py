@@ -168,19 +168,23 @@ class BlockedByProduct(Question):
             answer, context = answer[:1], {"features": answer[1]}
         return super().evaluate(*answer, **context)
 
-    def _check(self, answer, features=None):
+    def observe(self, answer, features=None):
+        """The answer and the true share of zeros in ``features``: two numbers for :meth:`_judge`
+        (the feature matrix itself stays in the kernel)."""
         if isinstance(answer, (bool, np.bool_, str, bytes)) or not np.isscalar(answer):
             raise Incorrect(f"answer one number, a share between 0 and 1; got {answer!r}")
         if features is None:
             raise Incorrect("pass the source features: q3.check(blocked_share, features=F_s_train)")
         F = np.asarray(features, dtype=np.float64)
-        share = float(np.mean(F == 0))
-        value = float(answer)
+        return {"answer": float(answer), "share": float(np.mean(F == 0))}
+
+    def _judge(self, observation):
+        value, share = observation["answer"], observation["share"]
         if not 0.0 <= value <= 1.0:
             value_pct = value / 100 if 1 < value <= 100 else None
             if value_pct is not None and abs(value_pct - share) < 1e-3:
                 raise Incorrect("give a share between 0 and 1, not a percentage")
-            raise Incorrect(f"a share lies between 0 and 1, got {answer!r}")
+            raise Incorrect(f"a share lies between 0 and 1, got {value!r}")
         if abs(value - (1 - share)) < 1e-3 and abs(share - 0.5) > 1e-3:
             raise Incorrect("that is the share of *active* source units, which do pass a gradient; count the zeros")
         expect_close(value, share, what="the share of blocked (image, unit) pairs", atol=1e-3, rtol=0)
