@@ -88,3 +88,18 @@ def test_course_map_links_every_notebook_and_only_existing_ones():
     assert missing_targets == [], f"the course map links to notebooks that do not exist: {missing_targets}"
     unlinked = [p.name for p in ALL if p.name not in links]
     assert unlinked == [], f"notebooks missing from the course map in 00_welcome: {unlinked}"
+
+
+@pytest.mark.parametrize("path", notebooks(NOTEBOOKS), ids=lambda p: p.name)
+def test_a_zoo_source_is_scored_on_images_it_never_saw(path):
+    """The zoo trains its MNIST sources on the split ``datasets.load("mnist", seed=0)``: a
+    notebook that uses them and loads MNIST with another seed would test the source on
+    some of its own training images whenever a learner changes SEED."""
+    import re
+
+    source = "\n".join(c["source"] if isinstance(c["source"], str) else "".join(c["source"])
+                       for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
+    if not re.search(r"pretrained\(\s*[\"']mnist-", source) or 'recipe["data_options"]' in source:
+        return  # no zoo source, or (03) one compared with our own training, data split included
+    loads = re.findall(r"datasets\.load\(\s*[\"']mnist[\"']\s*(?:,\s*seed\s*=\s*([^,)]+))?", source)
+    assert all(seed.strip() == "0" for seed in loads), f"load MNIST with seed=0 next to a zoo source, not {loads}"
