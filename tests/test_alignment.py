@@ -102,17 +102,23 @@ def test_plain_errors():
 # -- the frameworks against the reference ---------------------------------------------------------
 
 
+def _matches_reference(module, tensor):
+    """``module``'s MMD², linear MMD² and CORAL equal the NumPy reference on float64 samples."""
+    x, y = _samples(4, m=33, n=21, d=6, shift=0.8)
+    tx, ty = tensor(x), tensor(y)
+    assert float(module.mmd2(tx, ty)) == pytest.approx(al.mmd2(x, y), rel=1e-10, abs=1e-12)
+    assert float(module.mmd2(tx, ty, sigma2=3.0)) == pytest.approx(al.mmd2(x, y, sigma2=3.0), rel=1e-10)
+    assert float(module.linear_mmd2(tx, ty)) == pytest.approx(al.linear_mmd2(x, y), rel=1e-10)
+    assert float(module.coral(tx, ty)) == pytest.approx(al.coral(x, y), rel=1e-10)
+    assert float(module.mmd2(tx, tx)) == pytest.approx(0.0, abs=1e-12)
+    return x, y, tx, ty
+
+
 def test_torch_versions_equal_the_reference_and_reverse_gradients():
     torch = pytest.importorskip("torch")
     from tlcourse.methods import alignment_torch as at
 
-    x, y = _samples(4, m=33, n=21, d=6, shift=0.8)
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-    assert float(at.mmd2(tx, ty)) == pytest.approx(al.mmd2(x, y), rel=1e-10, abs=1e-12)
-    assert float(at.mmd2(tx, ty, sigma2=3.0)) == pytest.approx(al.mmd2(x, y, sigma2=3.0), rel=1e-10)
-    assert float(at.linear_mmd2(tx, ty)) == pytest.approx(al.linear_mmd2(x, y), rel=1e-10)
-    assert float(at.coral(tx, ty)) == pytest.approx(al.coral(x, y), rel=1e-10)
-    assert float(at.mmd2(tx, tx)) == pytest.approx(0.0, abs=1e-12)
+    x, y, tx, ty = _matches_reference(at, torch.from_numpy)
     # float32 features, as in a network
     assert float(at.mmd2(tx.float(), ty.float())) == pytest.approx(al.mmd2(x, y), rel=1e-4, abs=1e-6)
 
@@ -145,13 +151,7 @@ def test_tf_versions_equal_the_reference_and_reverse_gradients():
     tf = pytest.importorskip("tensorflow")
     from tlcourse.methods import alignment_tf as atf
 
-    x, y = _samples(4, m=33, n=21, d=6, shift=0.8)
-    tx, ty = tf.constant(x), tf.constant(y)
-    assert float(atf.mmd2(tx, ty)) == pytest.approx(al.mmd2(x, y), rel=1e-10, abs=1e-12)
-    assert float(atf.mmd2(tx, ty, sigma2=3.0)) == pytest.approx(al.mmd2(x, y, sigma2=3.0), rel=1e-10)
-    assert float(atf.linear_mmd2(tx, ty)) == pytest.approx(al.linear_mmd2(x, y), rel=1e-10)
-    assert float(atf.coral(tx, ty)) == pytest.approx(al.coral(x, y), rel=1e-10)
-    assert float(atf.mmd2(tx, tx)) == pytest.approx(0.0, abs=1e-12)
+    x, y, tx, ty = _matches_reference(atf, tf.constant)
     assert float(atf.mmd2(tf.cast(tx, tf.float32), tf.cast(ty, tf.float32))) == pytest.approx(
         al.mmd2(x, y), rel=1e-4, abs=1e-6)
     # an even number of pairs (the median averages the two middle values) and an odd one

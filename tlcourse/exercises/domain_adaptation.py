@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tlcourse.exercises._measured import MeasuredQuestion, as_records
+from tlcourse.exercises._measured import MeasuredQuestion, as_records, mean_of
 from tlcourse.exercises.core import Incorrect, Question, call_learner, expect_close
 from tlcourse.methods import alignment as _al
 
@@ -34,11 +34,7 @@ def _scalar(value, what):
     return float(arr)
 
 
-def _mean(records, **where):
-    values = [r["acc"] for r in records if all(r.get(k) == v for k, v in where.items())]
-    if not values:
-        raise Incorrect(f"no runs with {where} in the results you passed")
-    return float(np.mean(values))
+_mean = mean_of  # the mean accuracy of the runs matching the keywords
 
 
 # -- q1 ----------------------------------------------------------------------------------------

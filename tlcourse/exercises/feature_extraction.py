@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tlcourse.exercises._measured import MeasuredQuestion, as_records
+from tlcourse.exercises._measured import MeasuredQuestion, as_records, mean_of
 from tlcourse.exercises.core import Incorrect, Question, call_learner
 
 HEAD = "frozen + head"
@@ -313,11 +313,7 @@ class CountTrainable(Question):
 
 
 def _mean(records, target, method, k):
-    values = [float(r["acc"]) for r in records
-              if r["target"] == target and r["method"] == method and int(r["labels_per_class"]) == k]
-    if not values:
-        raise Incorrect(f"the runs you passed have no {method!r} runs on {target!r} at {k} labels per class")
-    return float(np.mean(values))
+    return mean_of(records, target=target, method=method, labels_per_class=k)
 
 
 class PredictWhereItPays(MeasuredQuestion):

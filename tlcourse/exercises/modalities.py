@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from tlcourse.exercises._measured import MeasuredQuestion, as_records
+from tlcourse.exercises._measured import MeasuredQuestion, as_records, mean_of
 from tlcourse.exercises.core import Incorrect, Question, call_learner
 
 SCRATCH = "scratch"
@@ -347,12 +347,8 @@ class MelBands(Question):
 
 
 def _mean(records, method, k, target=None):
-    values = [float(r["acc"]) for r in records
-              if r["method"] == method and int(r["labels_per_class"]) == k
-              and (target is None or r.get("target") == target)]
-    if not values:
-        raise Incorrect(f"the runs you passed have no {method!r} runs at {k} labels per class")
-    return float(np.mean(values))
+    where = {"method": method, "labels_per_class": k} | ({} if target is None else {"target": target})
+    return mean_of(records, **where)
 
 
 def _budgets(records) -> list[int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tlcourse.exercises._measured import MeasuredQuestion, as_records
+from tlcourse.exercises._measured import MeasuredQuestion, as_records, mean_of
 from tlcourse.exercises.core import Incorrect, NotAttempted, Question, call_learner, is_placeholder
 
 SOURCES = ("MNIST", "shuffled labels", "inverted images")
@@ -26,12 +26,7 @@ def _records(runs) -> list[dict]:
     return as_records(runs)
 
 
-def _mean(rows, **where) -> float:
-    values = [float(r["acc"] if "metric" not in where else r[where["metric"]]) for r in rows
-              if all(r.get(k) == v for k, v in where.items() if k != "metric")]
-    if not values:
-        raise Incorrect(f"the runs you passed have no rows with {where}")
-    return float(np.mean(values))
+_mean = mean_of  # the mean of a metric (default "acc") over the rows matching the keywords
 
 
 def _as_bool(value, what: str) -> bool:
