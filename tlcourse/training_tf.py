@@ -230,8 +230,8 @@ def _architecture(model) -> str:
 
     Layer and model names are renumbered in order of appearance (Keras numbers unnamed
     layers per instance: ``dense_3``); initialisers and seeds are dropped (the weights
-    are copied, not drawn), and so is the last ``compile``; what computes — layer types, sizes, activations, ``trainable``,
-    the wiring — stays.
+    are copied, not drawn), and so is the last ``compile``. What computes stays: layer
+    types, sizes, activations, ``trainable``, the wiring.
     """
     import json
 
@@ -240,7 +240,7 @@ def _architecture(model) -> str:
     def label(name):
         return names.setdefault(name, f"#{len(names)}") if isinstance(name, str) else name
 
-    def canon(obj, key=None):
+    def canon(obj):
         if isinstance(obj, dict):
             is_layer = any(k in obj for k in ("trainable", "inbound_nodes", "batch_shape"))
             out = {}
@@ -254,10 +254,10 @@ def _architecture(model) -> str:
                 elif k in ("input_layers", "output_layers") and isinstance(v, list):
                     out[k] = [[label(e[0]), *e[1:]] if isinstance(e, list) and e else label(e) for e in v]
                 else:
-                    out[k] = canon(v, k)
+                    out[k] = canon(v)
             return out
         if isinstance(obj, list):
-            return [canon(v, key) for v in obj]
+            return [canon(v) for v in obj]
         return obj
 
     return json.dumps(canon(json.loads(model.to_json())), sort_keys=True)
